@@ -1,0 +1,1 @@
+"""Stability studies: sweep specs, Ray Tune x Optuna runs, Parquet results."""

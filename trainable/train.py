@@ -1,0 +1,254 @@
+"""One instrumented run of the seed recipe, with tensors preloaded on the device and an outcome at the end.
+
+Outcomes:
+- `diverged`: the training loss (or a weight) became non-finite; the run stops at that step.
+- `collapsed`: every hidden unit is off for every input, so the output is identically zero and no gradient flows:
+  an absorbing state (the seed's "all outputs become zero"). The run stops once that is certain (see
+  `Trainer._dead_for_good`).
+- `converged`: finite at the end and test accuracy >= `converged_min_acc` (default 0.2, twice chance).
+- `stalled`: finite and alive at the end but below that accuracy.
+"""
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import TrainConfig, invariants
+from .data import Dataset
+from .model import build_model, make_optimizer
+
+OUTCOMES = ("converged", "stalled", "collapsed", "diverged")
+DEAD_PATIENCE = 10  # consecutive all-dead training batches before the (costlier) certainty check
+SUBSET_SEED = 1234  # the train subset is the same for every run of a sweep, whatever the run's seed
+
+
+@dataclass
+class RunResult:
+    config: dict
+    invariants: dict
+    outcome: str
+    outcome_step: int | None  # the step at which diverged/collapsed was detected
+    steps: int
+    device: str
+    seconds: float
+    epochs: list[dict] = field(default_factory=list)
+
+    @property
+    def final(self) -> dict:
+        return self.epochs[-1] if self.epochs else {}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def prepare_inputs(images: np.ndarray, input_scale: float, device: torch.device) -> torch.Tensor:
+    """The seed's inputs: ToTensor's `uint8 / 255` (channel-first), times the input scale, flattened."""
+    with warnings.catch_warnings():  # arrays shared through Ray's object store are read-only; we only read them
+        warnings.simplefilter("ignore", UserWarning)
+        x = torch.from_numpy(images).to(device)
+    return x.reshape(len(images), -1).float().div_(255).mul_(input_scale)
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else math.inf
+
+
+class Trainer:
+    """Holds one run's tensors, model, optimizer and shuffling generator; `run_epoch` advances it by one epoch."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset, device: str | torch.device = "auto"):
+        self.cfg = cfg
+        self.device = pick_device(device) if isinstance(device, str) else device
+        train_x, train_y = data.train_x, data.train_y
+        if cfg.train_subset and cfg.train_subset < len(train_y):
+            keep = np.random.default_rng(SUBSET_SEED).permutation(len(train_y))[: cfg.train_subset]
+            train_x, train_y = train_x[np.sort(keep)], train_y[np.sort(keep)]
+        self.train_x = prepare_inputs(train_x, cfg.input_scale, self.device)
+        self.train_y = torch.from_numpy(np.asarray(train_y, dtype=np.int64)).to(self.device)
+        self.test_x = prepare_inputs(data.test_x, cfg.input_scale, self.device)
+        self.test_y = torch.from_numpy(np.asarray(data.test_y, dtype=np.int64)).to(self.device)
+        self.model = build_model(cfg, self.train_x.shape[1]).to(self.device)
+        self.optimizer = make_optimizer(self.model, cfg)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.history: list[dict] = []
+        self.step = 0
+        self.seconds = 0.0
+        self.outcome: str | None = None
+        self.outcome_step: int | None = None
+        self.dead_patience = DEAD_PATIENCE
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
+
+    def run_epoch(self) -> dict:
+        """Train one epoch (or until the run diverges or collapses), evaluate on the full test set, record it."""
+        start = time.perf_counter()
+        w1, w2 = self.model[0].weight, self.model[2].weight
+        n, batch = len(self.train_y), self.cfg.batch_size
+        order = torch.randperm(n, generator=self.generator).to(self.device)
+        # loss sum, correct, |grad1| sum, |grad2| sum: accumulated on the device, read once per epoch
+        sums = torch.zeros(4, device=self.device, dtype=torch.float64)
+        steps = dead_streak = 0
+        before = None
+        for begin in range(0, n, batch):
+            idx = order[begin:begin + batch]
+            x, y = self.train_x[idx], self.train_y[idx]
+            hidden = self.model[1](self.model[0](x))
+            logits = self.model[2](hidden)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if begin + batch >= n:  # last step: keep W to measure this step's update/weight ratio
+                before = (w1.detach().clone(), w2.detach().clone())
+            self.optimizer.step()
+            self.step += 1
+            steps += 1
+            loss_value, hidden_max = torch.stack([loss.detach(), hidden.detach().amax()]).tolist()  # one sync
+            if not math.isfinite(loss_value):
+                self._end("diverged")
+                break
+            sums += torch.stack([loss.detach() * len(y), (logits.argmax(1) == y).sum(),
+                                 w1.grad.norm(), w2.grad.norm()]).double()
+            dead_streak = dead_streak + 1 if hidden_max <= 0 else 0
+            if dead_streak >= self.dead_patience:
+                if self._dead_for_good():
+                    self._end("collapsed")
+                    break
+                dead_streak, self.dead_patience = 0, 2 * self.dead_patience  # back off: checks stay rare
+        metrics = self._epoch_metrics(sums, steps, before)
+        if self.outcome is None and not all(map(math.isfinite, (metrics["weight_norm1"], metrics["weight_norm2"]))):
+            self._end("diverged")
+        metrics["seconds"] = time.perf_counter() - start
+        self.seconds += metrics["seconds"]
+        self.history.append(metrics)
+        if self.outcome is None and len(self.history) >= self.cfg.epochs:
+            if dead_streak and self._dead_for_good():
+                self._end("collapsed")
+            else:
+                self.outcome = "converged" if metrics["test_acc"] >= self.cfg.converged_min_acc else "stalled"
+        return metrics
+
+    def _end(self, outcome: str) -> None:
+        self.outcome, self.outcome_step = outcome, self.step
+
+    @torch.inference_mode()
+    def _epoch_metrics(self, sums: torch.Tensor, steps: int, before: tuple | None) -> dict:
+        loss_sum, correct, grad1, grad2 = sums.tolist()
+        seen = max(1, min(steps * self.cfg.batch_size, len(self.train_y)))
+        w1, w2 = self.model[0].weight, self.model[2].weight
+        hidden = torch.relu(self.test_x @ w1.T)
+        logits = hidden @ w2.T
+        metrics = {
+            "epoch": len(self.history) + 1,
+            "step": self.step,
+            "train_loss": _finite(loss_sum / seen) if self.outcome != "diverged" else math.inf,
+            "train_acc": correct / seen,
+            "test_loss": _finite(F.cross_entropy(logits, self.test_y).item()),
+            "test_acc": (logits.argmax(1) == self.test_y).float().mean().item(),
+            "grad_norm1": _finite(grad1 / max(steps, 1)),
+            "grad_norm2": _finite(grad2 / max(steps, 1)),
+            "weight_norm1": _finite(w1.norm().item()),
+            "weight_norm2": _finite(w2.norm().item()),
+            "update_ratio1": math.nan,
+            "update_ratio2": math.nan,
+            "dead_frac": 1.0 - (hidden > 0).any(0).float().mean().item(),
+            "zero_output_frac": (logits == 0).all(1).float().mean().item(),
+            "max_abs_logit": _finite(logits.abs().max().item()),
+        }
+        if before is not None:
+            for i, (w, old) in enumerate(zip((w1, w2), before), start=1):
+                metrics[f"update_ratio{i}"] = _finite(((w - old).norm() / old.norm()).item())
+        return metrics
+
+    @torch.inference_mode()
+    def _dead_for_good(self) -> bool:
+        """True when every hidden unit is off for every training input now and on the whole path ahead.
+
+        With no data gradient, SGD moves W1 by momentum and weight decay alone, a linear map:
+        buf' = b*buf + wd*W, W' = W - lr*buf'. So W_t = a_t*W + c_t*buf with scalars a_t, c_t. A unit stays
+        off for input x iff a_t*(W x) + c_t*(buf x) <= 0 for all t; with a_t > 0 that is linear in r = c_t/a_t,
+        so checking the smallest and largest r is enough. Stops at the first live unit, so a failed check is cheap.
+        """
+        w1 = self.model[0].weight
+        group = self.optimizer.param_groups[0]
+        lr, wd, beta = group["lr"], group["weight_decay"], group["momentum"]
+        buf = self.optimizer.state.get(w1, {}).get("momentum_buffer")
+        a, c, buf_w, buf_b = 1.0, 0.0, 0.0, 1.0  # W_t = a W + c buf;  buf_t = buf_w W + buf_b buf
+        ratios = [0.0]
+        horizon = 10_000 if beta == 0 else min(100_000, int(math.log(1e-8) / math.log(beta)) + 10)
+        for _ in range(horizon):
+            buf_w, buf_b = beta * buf_w + wd * a, beta * buf_b + wd * c
+            a, c = a - lr * buf_w, c - lr * buf_b
+            if a <= 0:
+                return False  # the decay flips W's sign: no certainty
+            ratios.append(c / a)
+        weights = w1 if buf is None else torch.cat([w1, buf])
+        for chunk in self.train_x.split(4096):
+            pre = chunk @ weights.T
+            now, drift = pre[:, : w1.shape[0]], pre[:, w1.shape[0]:]
+            if buf is None:
+                if (now > 0).any():
+                    return False
+            elif any(bool((now + r * drift > 0).any()) for r in (min(ratios), max(ratios))):
+                return False
+        return True
+
+    def result(self) -> RunResult:
+        return RunResult(
+            config=self.cfg.to_dict(),
+            invariants=invariants(self.cfg),
+            outcome=self.outcome or "running",
+            outcome_step=self.outcome_step,
+            steps=self.step,
+            device=str(self.device),
+            seconds=self.seconds,
+            epochs=list(self.history),
+        )
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue bit-for-bit: weights, momentum buffers, shuffling RNG, history."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "history": self.history,
+            "step": self.step,
+            "seconds": self.seconds,
+            "outcome": self.outcome,
+            "outcome_step": self.outcome_step,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.history = list(state["history"])
+        self.step, self.seconds = state["step"], state["seconds"]
+        self.outcome, self.outcome_step = state["outcome"], state["outcome_step"]
+
+
+def train(cfg: TrainConfig, data: Dataset, device: str = "auto", threads: int | None = None,
+          on_epoch: Callable[[dict], None] | None = None) -> RunResult:
+    """Run `cfg` to its end; `on_epoch` gets each epoch's metrics as they come."""
+    if threads:
+        torch.set_num_threads(threads)
+    trainer = Trainer(cfg, data, device)
+    while not trainer.done:
+        metrics = trainer.run_epoch()
+        if on_epoch:
+            on_epoch(metrics)
+    return trainer.result()
