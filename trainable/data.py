@@ -134,15 +134,17 @@ def _write_cache(folder: Path, dataset: Dataset) -> None:
     (folder / "done").touch()
 
 
-def _list_files(path: Path) -> dict[str, Callable[[], bytes]]:
-    """Relative file name -> reader, for a folder or a .tar.gz alike."""
+def _list_files(path: Path) -> dict[str, Callable[[], bytes] | None]:
+    """Relative name -> reader, for a folder or a .tar.gz alike; folders appear as 'name/' -> None."""
     if path.is_dir():
-        return {p.relative_to(path).as_posix(): p.read_bytes for p in path.rglob("*") if p.is_file()}
+        return {p.relative_to(path).as_posix() + ("/" if p.is_dir() else ""): (p.read_bytes if p.is_file() else None)
+                for p in path.rglob("*")}
     if not tarfile.is_tarfile(path):
         raise DataError(f"data path {path} is neither a folder nor a .tar.gz archive")
     with tarfile.open(path) as archive:  # one sequential pass; 60,000 small files fit in memory
-        contents = {m.name: archive.extractfile(m).read() for m in archive if m.isfile()}
-    return {name: (lambda data=data: data) for name, data in contents.items()}
+        contents = {m.name.rstrip("/") + ("/" if m.isdir() else ""): archive.extractfile(m).read() if m.isfile() else None
+                    for m in archive if m.isfile() or m.isdir()}
+    return {name: (lambda data=data: data) if data is not None else None for name, data in contents.items()}
 
 
 def _find_root(names: list[str], marker: Callable[[str], bool]) -> str | None:
@@ -152,7 +154,7 @@ def _find_root(names: list[str], marker: Callable[[str], bool]) -> str | None:
     return min(hits, key=len) if hits else None
 
 
-def _decode(files: dict[str, Callable[[], bytes]], where: str) -> Dataset:
+def _decode(files: dict[str, Callable[[], bytes] | None], where: str) -> Dataset:
     names = list(files)
     batches = _find_root(names, lambda p: f"{p}data_batch_1" in files or f"{p}test_batch" in files)
     if batches is not None:
@@ -165,7 +167,7 @@ def _decode(files: dict[str, Callable[[], bytes]], where: str) -> Dataset:
     return _decode_image_folder(files, folders, where)
 
 
-def _decode_batches(files: dict[str, Callable[[], bytes]], root: str, where: str) -> Dataset:
+def _decode_batches(files: dict[str, Callable[[], bytes] | None], root: str, where: str) -> Dataset:
     missing = [b for b in BATCH_FILES if f"{root}{b}" not in files]
     if missing:
         raise DataError(f"{where}: cifar-10-batches-py layout is missing {', '.join(missing)}")
@@ -186,7 +188,7 @@ def _decode_batches(files: dict[str, Callable[[], bytes]], root: str, where: str
                    test_x, test_y, classes, where)
 
 
-def _decode_image_folder(files: dict[str, Callable[[], bytes]], root: str, where: str) -> Dataset:
+def _decode_image_folder(files: dict[str, Callable[[], bytes] | None], root: str, where: str) -> Dataset:
     splits: dict[str, dict[str, list[str]]] = {"train": {}, "test": {}}
     for name in files:
         parts = name[len(root):].split("/")
@@ -207,7 +209,7 @@ def _decode_image_folder(files: dict[str, Callable[[], bytes]], root: str, where
     return Dataset(x_train, y_train, x_test, y_test, classes, where)
 
 
-def _decode_images(files: dict[str, Callable[[], bytes]], by_class: dict[str, list[str]],
+def _decode_images(files: dict[str, Callable[[], bytes] | None], by_class: dict[str, list[str]],
                    classes: list[str], where: str) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 

@@ -88,6 +88,7 @@ class Trainer:
         self.seconds = 0.0
         self.outcome: str | None = None
         self.outcome_step: int | None = None
+        self.dead_streak = 0  # consecutive training batches with every hidden unit off
         self.dead_patience = DEAD_PATIENCE
 
     @property
@@ -102,7 +103,7 @@ class Trainer:
         order = torch.randperm(n, generator=self.generator).to(self.device)
         # loss sum, correct, |grad1| sum, |grad2| sum: accumulated on the device, read once per epoch
         sums = torch.zeros(4, device=self.device, dtype=torch.float64)
-        steps = dead_streak = 0
+        steps = 0
         before = None
         for begin in range(0, n, batch):
             idx = order[begin:begin + batch]
@@ -123,20 +124,22 @@ class Trainer:
                 break
             sums += torch.stack([loss.detach() * len(y), (logits.argmax(1) == y).sum(),
                                  w1.grad.norm(), w2.grad.norm()]).double()
-            dead_streak = dead_streak + 1 if hidden_max <= 0 else 0
-            if dead_streak >= self.dead_patience:
+            self.dead_streak = self.dead_streak + 1 if hidden_max <= 0 else 0
+            if self.dead_streak >= self.dead_patience:
                 if self._dead_for_good():
                     self._end("collapsed")
                     break
-                dead_streak, self.dead_patience = 0, 2 * self.dead_patience  # back off: checks stay rare
+                self.dead_streak, self.dead_patience = 0, 2 * self.dead_patience  # back off: checks stay rare
         metrics = self._epoch_metrics(sums, steps, before)
         if self.outcome is None and not all(map(math.isfinite, (metrics["weight_norm1"], metrics["weight_norm2"]))):
             self._end("diverged")
+        if self.outcome == "diverged":
+            metrics["train_loss"] = math.inf  # the loss that ended the run, never NaN (Optuna rejects NaN)
         metrics["seconds"] = time.perf_counter() - start
         self.seconds += metrics["seconds"]
         self.history.append(metrics)
         if self.outcome is None and len(self.history) >= self.cfg.epochs:
-            if dead_streak and self._dead_for_good():
+            if self.dead_streak and self._dead_for_good():
                 self._end("collapsed")
             else:
                 self.outcome = "converged" if metrics["test_acc"] >= self.cfg.converged_min_acc else "stalled"
@@ -155,7 +158,7 @@ class Trainer:
         metrics = {
             "epoch": len(self.history) + 1,
             "step": self.step,
-            "train_loss": _finite(loss_sum / seen) if self.outcome != "diverged" else math.inf,
+            "train_loss": _finite(loss_sum / seen),
             "train_acc": correct / seen,
             "test_loss": _finite(F.cross_entropy(logits, self.test_y).item()),
             "test_acc": (logits.argmax(1) == self.test_y).float().mean().item(),
@@ -230,6 +233,7 @@ class Trainer:
             "seconds": self.seconds,
             "outcome": self.outcome,
             "outcome_step": self.outcome_step,
+            "dead": (self.dead_streak, self.dead_patience),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -239,6 +243,7 @@ class Trainer:
         self.history = list(state["history"])
         self.step, self.seconds = state["step"], state["seconds"]
         self.outcome, self.outcome_step = state["outcome"], state["outcome_step"]
+        self.dead_streak, self.dead_patience = state["dead"]
 
 
 def train(cfg: TrainConfig, data: Dataset, device: str = "auto", threads: int | None = None,
