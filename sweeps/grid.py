@@ -135,11 +135,19 @@ def main(argv: list[str] | None = None) -> int:
     start = time.monotonic()
     build_tuner(spec, dataset, store, options, provenance(spec), resume=args.resume).fit()
     counts = store.compact()
+    record_session(store, time.monotonic() - start)
     print(f"done in {time.monotonic() - start:.0f}s: {counts.get('trials', 0)} runs, {counts.get('epochs', 0)} "
           f"epoch rows in {store.path('trials.parquet')} and {store.path('epochs.parquet')}", flush=True)
     if not args.no_report:
         write_report(store)
     return 0
+
+
+def record_session(store: ResultsStore, seconds: float) -> None:
+    """study.json: wall time summed over the sessions (a resumed study has several), for the report."""
+    study = store.read_json("study.json") if store.exists("study.json") else {"wall_seconds": 0.0, "sessions": 0}
+    study = {"wall_seconds": study["wall_seconds"] + seconds, "sessions": study["sessions"] + 1}
+    store.write_json("study.json", study)
 
 
 def write_report(store: ResultsStore) -> None:

@@ -46,6 +46,13 @@ class Axis:
 
     @classmethod
     def parse(cls, name: str, raw: Any) -> "Axis":
+        try:
+            return cls._parse(name, raw)
+        except ConfigError as exc:
+            raise SpecError(f"axis {name}: {exc}") from None
+
+    @classmethod
+    def _parse(cls, name: str, raw: Any) -> "Axis":
         where = f"axis {name}"
         if name not in SWEEPABLE:
             raise SpecError(f"{where}: unknown axis; allowed: {', '.join(SWEEPABLE)}")
@@ -69,10 +76,7 @@ class Axis:
         items = raw if isinstance(raw, (list, tuple)) else [raw]
         if not items:
             raise SpecError(f"{where}: empty list of values")
-        try:
-            values = tuple(check_value(name, _constant(name, v)) for v in items)
-        except ConfigError as exc:
-            raise SpecError(f"{where}: {exc}") from None
+        values = tuple(check_value(name, _constant(name, v)) for v in items)
         if len(set(values)) != len(values):
             raise SpecError(f"{where}: repeated values {list(items)}")
         return cls(name, values)

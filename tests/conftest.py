@@ -25,6 +25,15 @@ def data():
     return synthetic_dataset(1000, 250)
 
 
+@pytest.fixture(scope="session")
+def smoke_study(tmp_path_factory):
+    """One real smoke sweep (Ray, Optuna, Parquet, report) shared by the sweep and analysis tests."""
+    out = tmp_path_factory.mktemp("studies") / "smoke"
+    result = run_cli("sweeps/grid.py", "--preset", "smoke", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out, result
+
+
 def run_cli(*args: str, timeout: float = 300, **kwargs) -> subprocess.CompletedProcess:
     """Run a command of ours (`-m trainable`, `sweeps/grid.py`, `-m analysis`) the way a user does, from the repo root."""
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,

@@ -1,0 +1,1 @@
+"""Stability maps and reports from a study's Parquet results."""
