@@ -2,9 +2,10 @@
 
 Outcomes:
 - `diverged`: the training loss (or a weight) became non-finite; the run stops at that step.
-- `collapsed`: every hidden unit is off for every input, so the output is identically zero and no gradient flows:
-  an absorbing state (the seed's "all outputs become zero"). The run stops once that is certain (see
-  `Trainer._dead_for_good`).
+- `collapsed`: every hidden unit is off for every training input, so the output is identically zero and no gradient
+  flows: an absorbing state (the seed's "all outputs become zero"). The run stops once that is certain (see
+  `Trainer._dead_for_good`). A run that ends with zero output on every test image, though a few training images
+  still reach a hidden unit, is `collapsed` too (at its last step).
 - `converged`: finite at the end and test accuracy >= `converged_min_acc` (default 0.2, twice chance).
 - `stalled`: finite and alive at the end but below that accuracy.
 """
@@ -25,7 +26,7 @@ from .data import Dataset
 from .model import build_model, make_optimizer
 
 OUTCOMES = ("converged", "stalled", "collapsed", "diverged")
-DEAD_PATIENCE = 10  # consecutive all-dead training batches before the (costlier) certainty check
+DEAD_PATIENCE = 10  # consecutive all-dead training batches before a certainty check
 SUBSET_SEED = 1234  # the train subset is the same for every run of a sweep, whatever the run's seed
 
 
@@ -89,7 +90,7 @@ class Trainer:
         self.outcome: str | None = None
         self.outcome_step: int | None = None
         self.dead_streak = 0  # consecutive training batches with every hidden unit off
-        self.dead_patience = DEAD_PATIENCE
+        self.seen_alive = torch.zeros(len(self.train_y), dtype=torch.bool, device=self.device)  # see _dead_for_good
 
     @property
     def done(self) -> bool:
@@ -124,12 +125,13 @@ class Trainer:
                 break
             sums += torch.stack([loss.detach() * len(y), (logits.argmax(1) == y).sum(),
                                  w1.grad.norm(), w2.grad.norm()]).double()
+            self.seen_alive[idx] = (hidden.detach() > 0).any(1)
             self.dead_streak = self.dead_streak + 1 if hidden_max <= 0 else 0
-            if self.dead_streak >= self.dead_patience:
+            if self.dead_streak >= DEAD_PATIENCE:
                 if self._dead_for_good():
                     self._end("collapsed")
                     break
-                self.dead_streak, self.dead_patience = 0, 2 * self.dead_patience  # back off: checks stay rare
+                self.dead_streak = 0
         metrics = self._epoch_metrics(sums, steps, before)
         if self.outcome is None and not all(map(math.isfinite, (metrics["weight_norm1"], metrics["weight_norm2"]))):
             self._end("diverged")
@@ -139,8 +141,8 @@ class Trainer:
         self.seconds += metrics["seconds"]
         self.history.append(metrics)
         if self.outcome is None and len(self.history) >= self.cfg.epochs:
-            if self.dead_streak and self._dead_for_good():
-                self._end("collapsed")
+            if (self.dead_streak and self._dead_for_good()) or metrics["zero_output_frac"] == 1.0:
+                self._end("collapsed")  # dead for good, or at least zero on every test image at the end
             else:
                 self.outcome = "converged" if metrics["test_acc"] >= self.cfg.converged_min_acc else "stalled"
         return metrics
@@ -184,7 +186,9 @@ class Trainer:
         With no data gradient, SGD moves W1 by momentum and weight decay alone, a linear map:
         buf' = b*buf + wd*W, W' = W - lr*buf'. So W_t = a_t*W + c_t*buf with scalars a_t, c_t. A unit stays
         off for input x iff a_t*(W x) + c_t*(buf x) <= 0 for all t; with a_t > 0 that is linear in r = c_t/a_t,
-        so checking the smallest and largest r is enough. Stops at the first live unit, so a failed check is cheap.
+        so checking the smallest and largest r is enough. Inputs that were alive when last seen (in a training
+        batch or a check) are tried first, so a failing check is usually cheap; a full pass over the training set
+        happens about once a run.
         """
         w1 = self.model[0].weight
         group = self.optimizer.param_groups[0]
@@ -199,14 +203,32 @@ class Trainer:
             if a <= 0:
                 return False  # the decay flips W's sign: no certainty
             ratios.append(c / a)
-        weights = w1 if buf is None else torch.cat([w1, buf])
-        for chunk in self.train_x.split(4096):
-            pre = chunk @ weights.T
-            now, drift = pre[:, : w1.shape[0]], pre[:, w1.shape[0]:]
+        low, high = min(ratios), max(ratios)
+        reach = max(abs(low), abs(high)) * (buf.norm(dim=1) if buf is not None else 0.0)
+
+        def alive(rows: torch.Tensor) -> torch.Tensor:
+            x = self.train_x[rows]
+            now = x @ w1.T
             if buf is None:
-                if (now > 0).any():
-                    return False
-            elif any(bool((now + r * drift > 0).any()) for r in (min(ratios), max(ratios))):
+                return (now > 0).any(1)
+            # |r * buf_j . x| <= reach_j * |x| (Cauchy-Schwarz): rows it clears need no second matmul
+            unsure = (now + x.norm(dim=1, keepdim=True) * reach > 0).any(1)
+            result = torch.zeros(len(rows), dtype=torch.bool, device=self.device)
+            if unsure.any():
+                drift = x[unsure] @ buf.T
+                result[unsure] = ((now[unsure] + low * drift > 0) | (now[unsure] + high * drift > 0)).any(1)
+            return result
+
+        suspects = self.seen_alive.nonzero().squeeze(1)  # alive when last seen: most likely still alive
+        if len(suspects):
+            still = alive(suspects)
+            self.seen_alive[suspects] = still
+            if still.any():
+                return False
+        for rows in torch.arange(len(self.train_y), device=self.device).split(4096):
+            found = alive(rows)
+            if found.any():
+                self.seen_alive[rows] = found
                 return False
         return True
 
@@ -233,7 +255,8 @@ class Trainer:
             "seconds": self.seconds,
             "outcome": self.outcome,
             "outcome_step": self.outcome_step,
-            "dead": (self.dead_streak, self.dead_patience),
+            "dead_streak": self.dead_streak,
+            "seen_alive": self.seen_alive,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -243,7 +266,7 @@ class Trainer:
         self.history = list(state["history"])
         self.step, self.seconds = state["step"], state["seconds"]
         self.outcome, self.outcome_step = state["outcome"], state["outcome_step"]
-        self.dead_streak, self.dead_patience = state["dead"]
+        self.dead_streak, self.seen_alive = state["dead_streak"], state["seen_alive"].to(self.device)
 
 
 def train(cfg: TrainConfig, data: Dataset, device: str = "auto", threads: int | None = None,
