@@ -127,7 +127,7 @@ def heatmaps(table: pd.DataFrame, x: str, y: str, path: Path, svg: bool = False)
                        + [plt.Line2D([], [], color=THEORY_COLOUR, ls="--", label="step = baseline's (theory)")],
                        loc="upper center", ncol=5, bbox_to_anchor=(0.5, 1.0 + 0.04 / axes.shape[0]), frameon=False)
         fig.suptitle(f"{'How runs end' if kind == 'outcome' else 'Final test accuracy; black: outcome boundary'}"
-                     f" ({LABELS.get(x, x)} x {LABELS.get(y, y)})", y=1.0 + 0.09 / axes.shape[0])
+                     f" ({LABELS.get(x, x)} x {LABELS.get(y, y)})", y=1.0 + (0.09 if kind == "outcome" else 0.03) / axes.shape[0])
         paths.append(_save(fig, path.with_name(f"{path.stem}_{kind}.png"), svg))
     return paths[0], paths[1]
 
@@ -181,5 +181,5 @@ def learning_curves(trials: pd.DataFrame, epochs: pd.DataFrame, groups: dict[str
     acc_ax.axhline(0.1, color="grey", ls=":", lw=1)
     acc_ax.set(xlabel="epoch", ylabel="test accuracy", title="Test accuracy (dotted: chance)", ylim=(0, None))
     loss_ax.set(xlabel="epoch", ylabel="train loss (log)", title="Train loss", yscale="log")
-    acc_ax.legend(fontsize=8, loc="best")
+    loss_ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return _save(fig, path, svg)

@@ -20,9 +20,11 @@ KNOBS = [k for k in SWEEPABLE if k != "seed"]
 
 def seed_scenarios(trials: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The question's scenarios found among the runs: by name when the study named them, else by configuration."""
-    if "scenario" in trials and trials.scenario.notna().any():
-        return {name: rows for name, rows in trials.groupby("scenario", sort=False)}
     seed = SweepSpec.preset("seed")
+    if "scenario" in trials and trials.scenario.notna().any():
+        order = {name: i for i, name in enumerate(seed.scenarios)}
+        names = sorted(trials.scenario.dropna().unique(), key=lambda n: (order.get(n, len(order)), n))
+        return {name: trials[trials.scenario == name] for name in names}
     found = {}
     for name in seed.scenarios:
         cfg = seed.resolve({"scenario": name, "seed": 0})

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=12, help="grid points (learning rates around the recipe's)")
+    parser.add_argument("--trials", type=int, default=24, help="grid points (learning rates around the recipe's)")
     parser.add_argument("--n-train", type=int, default=20000, help="synthetic train images per trial")
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()

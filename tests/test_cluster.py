@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -76,3 +77,9 @@ def test_losing_a_worker_node_loses_no_run(tmp_path):
     assert not epochs.duplicated(["point_key", "epoch"]).any()
     assert (epochs.groupby("point_key").size().reindex(trials.point_key) == trials.epochs_run.values).all()
     assert (trials.epochs_run[trials.outcome.isin(["converged", "stalled"])] == 8).all()
+    cut = [p.parent for p in (storage / "smoke" / "tune").glob("*/error.txt")]
+    assert cut, "no run was on the removed node"
+    for folder in cut:  # resumed from its last epoch's checkpoint in a new process, not restarted from epoch 1
+        reported = [json.loads(line) for line in (folder / "result.json").read_text().splitlines()]
+        assert [r["epoch"] for r in reported] == list(range(1, len(reported) + 1))
+        assert len({r["pid"] for r in reported}) >= 2
