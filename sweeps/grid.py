@@ -22,6 +22,8 @@ import ray  # noqa: E402
 
 logging.getLogger("ray.tune.search.optuna.optuna_search").setLevel(logging.ERROR)  # "Study.stop" at grid end
 
+from analysis.report import build_report
+from analysis.results import AnalysisError
 from trainable import SWEEPABLE, DataError, load_dataset
 from trainable.cli import OneLineParser, add_data_arguments, data_source_from_args, fail
 from sweeps.spec import SETTINGS, SpecError, SweepSpec, preset_names, preset_path, read_yaml
@@ -151,16 +153,13 @@ def record_session(store: ResultsStore, seconds: float) -> None:
 
 
 def write_report(store: ResultsStore) -> None:
-    try:
-        from analysis.report import build_report
-    except ImportError:
-        print(f"results: {store.uri} (no analysis package: no report)")
-        return
     if not store.is_local:
         print(f"results: {store.uri}; make the report where they are local: python -m analysis report FOLDER")
         return
-    print(f"report: {build_report(store.root, Path(store.root) / 'report')}")
-
+    try:
+        print(f"report: {build_report(store.root, Path(store.root) / 'report')}")
+    except AnalysisError as exc:
+        print(f"no report: {exc}")
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
 
@@ -37,7 +38,7 @@ def data_source_from_args(args: argparse.Namespace) -> DataSource | None:
     if args.data_dir and args.synthetic:
         fail("--data-dir and --synthetic exclude each other; pick one")
     if args.data_dir:
-        return DataSource("folder", args.data_dir)
+        return DataSource("folder", os.path.abspath(args.data_dir))  # a resumed study may run from elsewhere
     if args.synthetic:
         try:
             sizes = [int(v) for v in args.synthetic.split(",")]
