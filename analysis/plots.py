@@ -19,7 +19,7 @@ from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
 from trainable import OUTCOMES, TrainConfig, invariants  # noqa: E402
 
-from .results import aggregate_seeds, boundary_cells, facets, pivot  # noqa: E402
+from .results import aggregate_seeds, facets, pivot  # noqa: E402
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies
 OUTCOME_COLOURS = {"converged": "#009E73", "stalled": "#F0E442", "collapsed": "#0072B2", "diverged": "#D55E00"}

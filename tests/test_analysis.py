@@ -64,6 +64,9 @@ def test_invariant_coordinates_put_equal_invariants_on_one_spot():
 
 def test_smoke_study_report_has_every_section_and_valid_images(smoke_study, tmp_path):
     out, result = smoke_study
+    results = load_results(out)
+    assert len(results.trials) == 4 and results.spec["name"] == "smoke" and results.study["sessions"] == 1
+    assert results.varying_axes() == ["input_scale", "lr1", "lr2"] and results.epochs.epoch.max() == 3
     assert "report:" in result.stdout and (out / "report" / "report.html").exists()  # grid.py made it at the end
     page = build_report(out, tmp_path / "html").read_text()
     for section in ("What was swept", "Outcome map", "Accuracy map", "Invariant view", "Learning curves", "Theory"):

@@ -40,7 +40,8 @@ def test_smoke_study_covers_the_grid_once_and_labels_the_explosion(smoke_study):
     assert set(trials[trials.input_scale == 1].outcome) == {"converged"}
     assert trials.k.tolist() == trials.input_scale.tolist() and (trials.fstep1 == trials.rho1 * trials.k**2).all()
     assert not epochs.test_loss.isna().any() and {"grad_norm1", "dead_frac", "max_abs_logit"} <= set(epochs)
-    assert {"package_version", "git_commit", "device", "compute_seconds", "best_test_acc"} <= set(trials)
+    provenance = {"package_version", "git_commit", "device", "compute_seconds", "best_test_acc"}
+    assert provenance <= set(trials)
     assert "[4/4]" in result.stdout and "converged 2" in result.stdout
 
 
