@@ -21,6 +21,7 @@ from .spec import SweepSpec
 from .store import ResultsStore
 
 METRIC, MODE = "test_acc", "max"
+optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line says what matters
 STATE_FILE = "state.pt"
 
 

@@ -14,6 +14,7 @@ import ray
 
 from sweeps import grid
 from sweeps.spec import SweepSpec
+from sweeps.study import StudyOptions, trial_resources
 
 from conftest import ROOT, assert_refused, run_cli
 
@@ -74,6 +75,11 @@ def test_killed_driver_resumes_with_every_point_exactly_once(tmp_path):
     trials, epochs = read(out)
     assert_each_point_once(trials, epochs, set(itertools.product([1.0, 255.0], [0.02, 0.01, 0.005, 0.002])))
     assert (trials.epochs_run[trials.outcome.isin(["converged", "stalled"])] == 6).all()
+
+
+def test_gpu_trials_share_a_gpu_and_cpu_trials_take_threads():
+    assert trial_resources(StudyOptions(device="gpu", trials_per_gpu=4)) == {"cpu": 1, "gpu": 0.25}
+    assert trial_resources(StudyOptions(device="cpu", threads_per_trial=2)) == {"cpu": 2}
 
 
 def test_existing_results_are_never_overwritten(tmp_path, capsys):
