@@ -6,7 +6,7 @@
 Prints the ratio for the Tune run (study.json: Tuner.fit to the compacted Parquet) and for the whole command
 (Python start, Ray start, data, report skipped).
 
-    python bench/sweep_overhead.py [--trials 12] [--n-train 20000] [--epochs 4]
+    python bench/sweep_overhead.py [--trials 48] [--n-train 20000] [--epochs 4]
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--trials", type=int, default=24, help="grid points (learning rates around the recipe's)")
+    parser.add_argument("--trials", type=int, default=48, help="grid points (learning rates around the recipe's)")
     parser.add_argument("--n-train", type=int, default=20000, help="synthetic train images per trial")
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
