@@ -19,7 +19,7 @@ from matplotlib.ticker import LogLocator, NullFormatter  # noqa: E402
 
 from trainable import OUTCOMES, TrainConfig, invariants  # noqa: E402
 
-from .results import aggregate_seeds, facets, pivot  # noqa: E402
+from .results import aggregate_seeds, facets, outcome_edges, pivot  # noqa: E402
 
 # Okabe-Ito: distinguishable with the common colour-vision deficiencies
 OUTCOME_COLOURS = {"converged": "#009E73", "stalled": "#F0E442", "collapsed": "#0072B2", "diverged": "#D55E00"}
@@ -77,13 +77,11 @@ def _save(fig: plt.Figure, path: Path, svg: bool) -> Path:
 
 def _draw_boundary(ax: plt.Axes, outcomes: pd.DataFrame, xe: np.ndarray, ye: np.ndarray) -> None:
     """Black segments along every shared edge of two cells whose outcomes differ."""
-    grid = outcomes.to_numpy()
-    for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-            if j + 1 < grid.shape[1] and pd.notna(grid[i, j]) and pd.notna(grid[i, j + 1]) and grid[i, j] != grid[i, j + 1]:
-                ax.plot([xe[j + 1]] * 2, [ye[i], ye[i + 1]], color="black", lw=2)
-            if i + 1 < grid.shape[0] and pd.notna(grid[i, j]) and pd.notna(grid[i + 1, j]) and grid[i, j] != grid[i + 1, j]:
-                ax.plot([xe[j], xe[j + 1]], [ye[i + 1]] * 2, color="black", lw=2)
+    right, next_row = outcome_edges(outcomes)
+    for i, j in np.argwhere(right):
+        ax.plot([xe[j + 1]] * 2, [ye[i], ye[i + 1]], color="black", lw=2)
+    for i, j in np.argwhere(next_row):
+        ax.plot([xe[j], xe[j + 1]], [ye[i + 1]] * 2, color="black", lw=2)
 
 
 def _theory_lines(ax: plt.Axes, x: str, y: str, fixed: dict) -> None:

@@ -97,18 +97,23 @@ def pivot(table: pd.DataFrame, x: str, y: str, value: str) -> pd.DataFrame:
     return table.pivot(index=y, columns=x, values=value).sort_index().sort_index(axis=1)
 
 
+def outcome_edges(outcomes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(right, next_row): True where a cell's outcome differs from its neighbour in the next column / next row."""
+    grid = outcomes.to_numpy()
+    known = pd.notna(grid)
+    right = (grid[:, :-1] != grid[:, 1:]) & known[:, :-1] & known[:, 1:]
+    next_row = (grid[:-1] != grid[1:]) & known[:-1] & known[1:]
+    return right, next_row
+
+
 def boundary_cells(outcomes: pd.DataFrame) -> pd.DataFrame:
     """True where a cell's outcome differs from a horizontal or vertical neighbour's (the stability edge)."""
-    grid = outcomes.to_numpy()
-    edge = np.zeros(grid.shape, dtype=bool)
-    for axis in (0, 1):
-        a = np.take(grid, range(grid.shape[axis] - 1), axis=axis)
-        b = np.take(grid, range(1, grid.shape[axis]), axis=axis)
-        differ = (a != b) & pd.notna(a) & pd.notna(b)
-        pad_before = [(0, 0), (0, 0)]
-        pad_after = [(0, 0), (0, 0)]
-        pad_before[axis], pad_after[axis] = (0, 1), (1, 0)
-        edge |= np.pad(differ, pad_before) | np.pad(differ, pad_after)
+    right, next_row = outcome_edges(outcomes)
+    edge = np.zeros(outcomes.shape, dtype=bool)
+    edge[:, :-1] |= right
+    edge[:, 1:] |= right
+    edge[:-1] |= next_row
+    edge[1:] |= next_row
     return pd.DataFrame(edge, index=outcomes.index, columns=outcomes.columns)
 
 

@@ -161,5 +161,6 @@ def write_report(store: ResultsStore) -> None:
     except AnalysisError as exc:
         print(f"no report: {exc}")
 
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -137,13 +137,13 @@ def _write_cache(folder: Path, dataset: Dataset) -> None:
 def _list_files(path: Path) -> dict[str, Callable[[], bytes] | None]:
     """Relative name -> reader, for a folder or a .tar.gz alike; folders appear as 'name/' -> None."""
     if path.is_dir():
-        return {p.relative_to(path).as_posix() + ("/" if p.is_dir() else ""): (p.read_bytes if p.is_file() else None)
+        return {p.relative_to(path).as_posix() + ("/" if p.is_dir() else ""): p.read_bytes if p.is_file() else None
                 for p in path.rglob("*")}
     if not tarfile.is_tarfile(path):
         raise DataError(f"data path {path} is neither a folder nor a .tar.gz archive")
     with tarfile.open(path) as archive:  # one sequential pass; 60,000 small files fit in memory
-        contents = {m.name.rstrip("/") + ("/" if m.isdir() else ""): archive.extractfile(m).read() if m.isfile() else None
-                    for m in archive if m.isfile() or m.isdir()}
+        contents = {m.name.rstrip("/") + ("/" if m.isdir() else ""):
+                    archive.extractfile(m).read() if m.isfile() else None for m in archive if m.isfile() or m.isdir()}
     return {name: (lambda data=data: data) if data is not None else None for name, data in contents.items()}
 
 

@@ -135,14 +135,15 @@ class Trainer:
             self.optimizer.step()
             self.step += 1
             steps += 1
-            loss_value, hidden_max = torch.stack([loss.detach(), hidden.detach().amax()]).tolist()  # one sync
+            alive_rows = (hidden.detach() > 0).any(1)
+            loss_value, any_alive = torch.stack([loss.detach(), alive_rows.any().float()]).tolist()  # one sync
             if not math.isfinite(loss_value):
                 self._end("diverged")
                 break
             sums += torch.stack([loss.detach() * len(y), (logits.argmax(1) == y).sum(),
                                  w1.grad.norm(), w2.grad.norm()]).double()
-            self.seen_alive[idx] = (hidden.detach() > 0).any(1)
-            self.dead_streak = self.dead_streak + 1 if hidden_max <= 0 else 0
+            self.seen_alive[idx] = alive_rows
+            self.dead_streak = 0 if any_alive else self.dead_streak + 1
             if self.dead_streak >= DEAD_PATIENCE:
                 if self._dead_for_good():
                     self._end("collapsed")
